@@ -98,6 +98,7 @@ load_images() {
 }
 
 # The tags stay the same from build to build, so pods only pick up a new image on restart.
+# TODO(image-tags): tag each build with its content hash so an unchanged image restarts nothing.
 restart_app() {
     local context="$1"
     kubectl --context "$context" -n "$MSAAS_NAMESPACE" rollout restart deployment/rest \

@@ -2,6 +2,9 @@
 Kubernetes schemas and keeps the rules docs/kubernetes.md states. No cluster is needed.
 """
 
+# TODO(k8s-e2e): deploy the local overlay to a kind cluster in CI and run one job through it;
+# these checks stop at what renders.
+
 import math
 import os
 import re
