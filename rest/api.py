@@ -1,0 +1,99 @@
+"""The /apiv1 routes. Views parse, call one function, and answer; errors go to rest.errors."""
+
+from flask import Blueprint, Response, current_app, request
+
+from msaas import jobs, queue
+from msaas.errors import NotFound
+from rest.submissions import submit_song
+from rest.uploads import read_upload
+
+blueprint = Blueprint("api", __name__, url_prefix="/apiv1")
+
+# Older clients send "base" for bass; the name stays accepted.
+TRACK_ALIASES = {"base": "bass"}
+
+
+@blueprint.post("/separate")
+def separate():
+    """Take a song (base64 JSON or multipart) and queue its separation."""
+    settings = current_app.config["MSAAS_SETTINGS"]
+    upload = read_upload(request, settings.models, settings.max_upload_bytes)
+
+    submission = submit_song(upload, settings, _redis(), _storage())
+
+    return {"hash": submission.job_id, "reason": submission.reason}
+
+
+@blueprint.get("/queue")
+def waiting_jobs():
+    """The ids of waiting jobs, oldest first; nothing is taken off the queue."""
+    return {"queue": queue.waiting(_redis())}
+
+
+@blueprint.get("/status/<job_id>")
+def status(job_id: str):
+    """Where a job stands: state, progress, queue position, tracks, reason, timestamps."""
+    job = _find_job(job_id)
+
+    shown = job.public()
+    shown["position"] = queue.position(_redis(), job_id) if job.state == jobs.QUEUED else None
+    shown["workers"] = len(queue.live_workers(_redis()))
+    return shown
+
+
+@blueprint.get("/track/<job_id>/<track>")
+def track(job_id: str, track: str):
+    """Stream one stem as MP3 from the object store."""
+    job = _find_job(job_id)
+    stem = _find_track(job, track)
+
+    stored = _storage().open_stem(job.id, stem)
+
+    return Response(
+        stored.chunks,
+        mimetype="audio/mpeg",
+        headers={
+            "Content-Length": str(stored.size),
+            "Content-Disposition": f'inline; filename="{job.id}-{stem}.mp3"',
+        },
+    )
+
+
+@blueprint.route("/remove/<job_id>/<track>", methods=["GET", "DELETE"])
+def remove(job_id: str, track: str):
+    """Delete one stem; 404 when it does not exist."""
+    settings = current_app.config["MSAAS_SETTINGS"]
+    job = _find_job(job_id)
+    stem = _find_track(job, track)
+
+    _storage().delete_stem(job.id, stem)
+    remaining = [name for name in job.tracks if name != stem]
+    jobs.update_job(_redis(), job.id, settings.job_ttl_s, tracks=remaining)
+
+    return {"hash": job.id, "removed": stem, "tracks": remaining}
+
+
+def _find_job(job_id: str) -> jobs.Job:
+    """The job by that id, or NotFound."""
+    job = jobs.load_job(_redis(), job_id) if jobs.is_job_id(job_id) else None
+    if job is None:
+        raise NotFound(f"no job with id {job_id!r}; ids come from POST /apiv1/separate")
+    return job
+
+
+def _find_track(job: jobs.Job, track: str) -> str:
+    """The stem a track name refers to ("vocals", "vocals.mp3", "base"), or NotFound."""
+    name = track.removesuffix(".mp3")
+    name = TRACK_ALIASES.get(name, name)
+    if name not in job.tracks:
+        available = ", ".join(job.tracks) or f"none yet (job is {job.state})"
+        raise NotFound(f"job {job.id} has no track {track!r}; its tracks: {available}")
+    return name
+
+
+def _redis():
+    return current_app.extensions["redis"]
+
+
+def _storage():
+    return current_app.extensions["storage"]

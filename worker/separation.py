@@ -1,0 +1,80 @@
+"""Demucs behind two calls: load a model once, separate many songs with it.
+
+Nothing here knows of Redis, HTTP or the object store; progress leaves through a callback.
+"""
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from demucs.api import Separator
+
+from msaas.errors import ModelLoadError
+
+logger = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[int], None]
+
+
+def pick_device(requested: str) -> str:
+    """The torch device to run on: the one asked for, else CUDA when present, else CPU."""
+    if requested:
+        return requested
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_separator(name: str, repo: str, device: str) -> Separator:
+    """Load a Demucs model by name, from the local folder `repo` when one is given.
+
+    Raises:
+        ModelLoadError: the model cannot be loaded; the message says what to set.
+    """
+    logger.info("loading Demucs model %s from %s on %s", name, repo or "the model hub", device)
+    try:
+        separator = Separator(
+            model=name, repo=Path(repo) if repo else None, device=device, progress=False
+        )
+    # Demucs reports a missing model in many ways, including SystemExit from its CLI helpers.
+    except (Exception, SystemExit) as error:
+        raise ModelLoadError(
+            f"cannot load the Demucs model {name!r}"
+            f"{f' from {repo}' if repo else ' (weights are fetched from the model hub)'}: "
+            f"{error}. Set DEMUCS_MODEL to a model that exists and, offline, DEMUCS_REPO to a "
+            "folder in Demucs' local-repo layout (make tiny-model writes one to .models)."
+        ) from error
+    logger.info("model %s ready: sources %s", name, ", ".join(separator.model.sources))
+    return separator
+
+
+def separate(
+    separator: Separator, wav: np.ndarray, on_progress: ProgressCallback, shifts: int = 1
+) -> dict[str, torch.Tensor]:
+    """Split `wav` (stereo, the model's sample rate) into stems, reporting progress 0-99."""
+    tracker = _ProgressTracker(on_progress, shifts=max(1, shifts))
+    separator.update_parameter(shifts=shifts, callback=tracker)
+
+    _, stems = separator.separate_tensor(torch.from_numpy(wav))
+
+    return stems
+
+
+class _ProgressTracker:
+    """Turns Demucs' per-chunk callbacks into a percentage over every model and shift."""
+
+    def __init__(self, on_progress: ProgressCallback, shifts: int):
+        self.on_progress = on_progress
+        self.shifts = shifts
+        self.last = -1
+
+    def __call__(self, info: dict) -> None:
+        if info["state"] != "end":
+            return
+        passes = info["models"] * self.shifts
+        done_passes = info["model_idx_in_bag"] * self.shifts + info["shift_idx"]
+        within = min(1.0, info["segment_offset"] / max(1, info["audio_length"]))
+        percent = int(99 * (done_passes + within) / passes)
+        if percent > self.last:
+            self.last = percent
+            self.on_progress(percent)
