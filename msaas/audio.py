@@ -5,6 +5,7 @@ import tempfile
 from dataclasses import dataclass
 
 import numpy as np
+import soundfile
 import sphn
 
 from msaas.errors import BadAudio
@@ -76,9 +77,28 @@ def to_stereo(wav: np.ndarray) -> np.ndarray:
 
 
 def _read(path, duration_s: float, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
-    """sphn.read with its errors turned into BadAudio."""
+    """Decode with sphn, else with libsndfile; errors become BadAudio."""
     try:
         wav, rate = sphn.read(str(path), duration_sec=duration_s, sample_rate=sample_rate)
     except (ValueError, OSError) as error:
-        raise BadAudio(f"the file is not audio we can decode ({error})") from error
+        # sphn cannot size an MP3 of a few frames (a clip under half a second); libsndfile can.
+        try:
+            wav, rate = _read_with_libsndfile(path, duration_s, sample_rate)
+        except (soundfile.SoundFileError, ValueError, OSError):
+            # The decoder's message starts with the (temporary) file name; keep only its reason.
+            reason = str(error).split(": ", 1)[-1]
+            raise BadAudio(f"the file is not audio we can decode ({reason})") from error
     return np.asarray(wav, dtype=np.float32), rate
+
+
+def _read_with_libsndfile(
+    path, duration_s: float, sample_rate: int | None
+) -> tuple[np.ndarray, int]:
+    """Read at most `duration_s` of a file with libsndfile, resampled to `sample_rate`."""
+    with soundfile.SoundFile(str(path)) as file:
+        rate = file.samplerate
+        wav = file.read(frames=int(duration_s * rate), dtype="float32", always_2d=True).T
+    if sample_rate and sample_rate != rate:
+        wav = sphn.resample(wav, src_sample_rate=rate, dst_sample_rate=sample_rate)
+        rate = sample_rate
+    return wav, rate

@@ -90,6 +90,10 @@ def s3_command(port: int, data_dir: Path, access_key: str, secret_key: str) -> l
         f"-s3.config={config}",
         "-volume.max=0",
         "-master.volumeSizeLimitMB=64",
+        # Extra gateways that would take fixed ports and clash with a second server.
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        "-master.telemetry=false",
     ]
 
 

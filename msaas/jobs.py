@@ -37,6 +37,9 @@ class Job:
     attempts: int = 0
     duration_s: float = 0.0
     callback: dict = field(default_factory=dict)
+    callback_error: str = ""
+    # The fingerprint of the API key that created the job; "" on an open API.
+    owner: str = ""
     created_at: str = ""
     started_at: str = ""
     finished_at: str = ""
@@ -68,6 +71,7 @@ class Job:
         """The job as the API shows it: no callback target, which may hold a secret."""
         shown = asdict(self)
         del shown["callback"]
+        del shown["owner"]
         return shown
 
 
@@ -79,10 +83,15 @@ def encode_fields(values: Mapping[str, object]) -> dict[str, str]:
     return encoded
 
 
-def compute_job_id(audio: bytes, options: Mapping[str, object]) -> str:
-    """The id of a job: a hash of the song's bytes and of the options that change the output."""
+def compute_job_id(audio: bytes, options: Mapping[str, object], owner: str = "") -> str:
+    """The id of a job: a hash of the song's bytes, its output options and its owner.
+
+    The owner ("" on an open API) keeps apart the jobs of two API keys that send one song.
+    """
     digest = hashlib.sha256(hashlib.sha256(audio).digest())
     digest.update(json.dumps(dict(options), sort_keys=True).encode())
+    if owner:
+        digest.update(b"\0owner:" + owner.encode())
     return digest.hexdigest()
 
 
@@ -94,6 +103,14 @@ def is_job_id(text: str) -> bool:
 def now() -> str:
     """The current time as ISO 8601 in UTC, as job timestamps are written."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def owners(client: redis.Redis, job_ids: list[str]) -> list[str]:
+    """The owner of each job, in order ("" for none or a missing record)."""
+    pipe = client.pipeline()
+    for job_id in job_ids:
+        pipe.hget(keys.job(job_id), "owner")
+    return [(raw or b"").decode() for raw in pipe.execute()]
 
 
 def load_job(client: redis.Redis, job_id: str) -> Job | None:
