@@ -102,7 +102,7 @@ def is_job_id(text: str) -> bool:
 
 def now() -> str:
     """The current time as ISO 8601 in UTC, as job timestamps are written."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 def owners(client: redis.Redis, job_ids: list[str]) -> list[str]:
