@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from demucs.api import Separator
+from demucs.apply import apply_model
 
 from msaas.errors import ModelLoadError
 
@@ -49,15 +50,46 @@ def load_separator(name: str, repo: str, device: str) -> Separator:
 
 
 def separate(
-    separator: Separator, wav: np.ndarray, on_progress: ProgressCallback, shifts: int = 1
+    separator: Separator,
+    wav: np.ndarray,
+    on_progress: ProgressCallback,
+    shifts: int = 1,
+    overlap: float = 0.25,
 ) -> dict[str, torch.Tensor]:
-    """Split `wav` (stereo, the model's sample rate) into stems, reporting progress 0-99."""
+    """Split `wav` (stereo, the model's sample rate) into stems, reporting progress 0-99.
+
+    `wav` is normalised in place and must not be used afterwards: this is what
+    `Separator.separate_tensor` computes, without its copies of the song and of the stems
+    (about 1 GB more at the peak for a 10-minute song).
+    """
     tracker = _ProgressTracker(on_progress, shifts=max(1, shifts))
-    separator.update_parameter(shifts=shifts, callback=tracker)
+    mix = torch.from_numpy(wav)
+    reference = mix.mean(0)
+    mean, std = reference.mean(), reference.std() + 1e-8
+    del reference
+    mix.sub_(mean).div_(std)
 
-    _, stems = separator.separate_tensor(torch.from_numpy(wav))
+    stems = apply_model(
+        separator.model,
+        mix[None],
+        shifts=shifts,
+        split=True,
+        overlap=overlap,
+        # demucs is pinned: the Separator keeps its device here and offers no getter.
+        device=separator._device,
+        callback=tracker,
+        callback_arg={"audio_length": mix.shape[-1]},
+    )[0]
+    del mix
+    stems.mul_(std).add_(mean)
 
-    return stems
+    return dict(zip(separator.model.sources, stems, strict=True))
+
+
+def two_stems(stems: dict[str, torch.Tensor], stem: str, complement: str) -> dict:
+    """Keep `stem` and the sum of every other stem, as Demucs' --two-stems does."""
+    others = [wav for name, wav in stems.items() if name != stem]
+    return {stem: stems[stem], complement: torch.stack(others).sum(dim=0)}
 
 
 class _ProgressTracker:

@@ -1,24 +1,45 @@
-"""Writing separated stems to audio files."""
+"""Writing separated stems to MP3 files, a slice at a time."""
 
 from pathlib import Path
 
+import lameenc
 import torch
-from demucs.audio import save_audio
 
 from msaas.audio import SAMPLE_RATE_HZ
 
 # LAME's quality preset: 2 is its best and slowest, the one the Demucs CLI uses.
 MP3_PRESET = 2
+# How much of a stem is turned into 16-bit PCM at once: a few MB, whatever the song's length,
+# where converting a whole 10-minute stem would hold several copies of 200 MB.
+ENCODE_SLICE_S = 10
+# Headroom under full scale when a stem is rescaled, as in Demucs' own writer.
+RESCALE_HEADROOM = 1.01
+PCM_MAX = 2**15 - 1
 
 
 def write_mp3(wav: torch.Tensor, path: Path, bitrate_kbps: int) -> Path:
-    """Encode one stem (channels, samples) to an MP3 file, rescaled rather than clipped."""
-    save_audio(
-        wav,
-        path,
-        samplerate=SAMPLE_RATE_HZ,
-        bitrate=bitrate_kbps,
-        clip="rescale",
-        preset=MP3_PRESET,
-    )
+    """Encode one stem (channels, samples) to an MP3 file, rescaled rather than clipped.
+
+    The result matches Demucs' `save_audio(..., clip="rescale", preset=2)`; the stem is read,
+    never modified, and never copied whole.
+    """
+    channels, samples = wav.shape
+    # max and min reduce without the full-size temporary that abs() would make.
+    peak = max(wav.max().item(), -wav.min().item())
+    scale = max(RESCALE_HEADROOM * peak, 1.0)
+
+    encoder = lameenc.Encoder()
+    encoder.set_bit_rate(bitrate_kbps)
+    encoder.set_in_sample_rate(SAMPLE_RATE_HZ)
+    encoder.set_channels(channels)
+    encoder.set_quality(MP3_PRESET)
+    encoder.silence()
+
+    step = ENCODE_SLICE_S * SAMPLE_RATE_HZ
+    with path.open("wb") as file:
+        for start in range(0, samples, step):
+            piece = wav[:, start : start + step]
+            pcm = ((piece / scale).clamp_(-1, 1) * PCM_MAX).short()
+            file.write(encoder.encode(pcm.t().contiguous().numpy().tobytes()))
+        file.write(encoder.flush())
     return path
