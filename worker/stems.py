@@ -1,8 +1,9 @@
-"""Writing separated stems to MP3 files, a slice at a time."""
+"""Writing separated stems to MP3, WAV or FLAC files, a slice at a time."""
 
 from pathlib import Path
 
 import lameenc
+import soundfile
 import torch
 
 from msaas.audio import SAMPLE_RATE_HZ
@@ -43,3 +44,31 @@ def write_mp3(wav: torch.Tensor, path: Path, bitrate_kbps: int) -> Path:
             file.write(encoder.encode(pcm.t().contiguous().numpy().tobytes()))
         file.write(encoder.flush())
     return path
+
+
+def write_pcm(wav: torch.Tensor, path: Path, container: str) -> Path:
+    """Write one stem as 16-bit WAV or FLAC (libsndfile; Demucs' FLAC writer needs ffmpeg).
+
+    Rescaled rather than clipped like the MP3s, and a slice at a time like them.
+    """
+    channels, samples = wav.shape
+    peak = max(wav.max().item(), -wav.min().item())
+    scale = max(RESCALE_HEADROOM * peak, 1.0)
+
+    step = ENCODE_SLICE_S * SAMPLE_RATE_HZ
+    with soundfile.SoundFile(
+        str(path), "w", SAMPLE_RATE_HZ, channels, subtype="PCM_16", format=container
+    ) as file:
+        for start in range(0, samples, step):
+            piece = (wav[:, start : start + step] / scale).clamp_(-1, 1)
+            file.write(piece.t().contiguous().numpy())
+    return path
+
+
+def write_stem(wav: torch.Tensor, path: Path, audio_format: str, bitrate_kbps: int) -> Path:
+    """Write one stem in `audio_format` (mp3, wav or flac) to `path`."""
+    if audio_format == "wav":
+        return write_pcm(wav, path, "WAV")
+    if audio_format == "flac":
+        return write_pcm(wav, path, "FLAC")
+    return write_mp3(wav, path, bitrate_kbps)
