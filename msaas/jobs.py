@@ -18,7 +18,7 @@ FAILED = "failed"
 # The four stems every Demucs 4-source model writes, in the order clients list them.
 STEMS = ("bass", "drums", "vocals", "other")
 
-_JSON_FIELDS = ("tracks", "callback", "options")
+_JSON_FIELDS = ("tracks", "callback", "options", "timings")
 _INT_FIELDS = ("progress", "attempts")
 _FLOAT_FIELDS = ("duration_s",)
 
@@ -43,6 +43,8 @@ class Job:
     created_at: str = ""
     started_at: str = ""
     finished_at: str = ""
+    # Seconds per phase of the last attempt (worker.timings.PHASES), written when it succeeds.
+    timings: dict = field(default_factory=dict)
 
     @classmethod
     def from_redis(cls, raw: Mapping[bytes, bytes]) -> "Job":
