@@ -4,6 +4,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
+import limits
+
 from msaas.errors import ConfigError
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -20,6 +22,7 @@ DEFAULT_MP3_BITRATE_KBPS = 320
 DEFAULT_CALLBACK_TIMEOUT_S = 10
 DEFAULT_DEMUCS_MODEL = "htdemucs"
 DEFAULT_METRICS_PORT = 9100
+DEFAULT_CALLBACK_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,15 @@ class Settings:
     # More model names clients may ask for, comma-separated; workers load them on first use.
     extra_models: str = ""
     metrics_port: int = DEFAULT_METRICS_PORT
+    # API keys, comma-separated; when set, every /apiv1 call needs one as a Bearer token.
+    api_keys: str = ""
+    # Requests allowed per API key (or client address without one), e.g. "60/minute"; empty: off.
+    rate_limit: str = ""
+    # The HMAC-SHA256 key that signs callbacks; empty: callbacks go unsigned.
+    callback_secret: str = ""
+    # Hosts, addresses or networks (CIDR) callbacks may reach although they are not public.
+    callback_allow_hosts: str = ""
+    callback_attempts: int = DEFAULT_CALLBACK_ATTEMPTS
 
     @property
     def max_upload_bytes(self) -> int:
@@ -59,6 +71,16 @@ class Settings:
         """The model names clients may ask for; the first is the default."""
         extra = [name.strip() for name in self.extra_models.split(",") if name.strip()]
         return tuple(dict.fromkeys([self.demucs_model, *extra]))
+
+    @property
+    def api_key_list(self) -> tuple[str, ...]:
+        """The configured API keys; empty when the API is open."""
+        return _split(self.api_keys)
+
+    @property
+    def callback_allow_list(self) -> tuple[str, ...]:
+        """The hosts and networks callbacks may reach although they are not public."""
+        return _split(self.callback_allow_hosts)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -89,15 +111,29 @@ class Settings:
             "heartbeat_ttl_s",
             "mp3_bitrate_kbps",
             "callback_timeout_s",
+            "callback_attempts",
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{ENV_NAMES[name]} must be a positive number")
         for name in ("store_retry_s", "metrics_port"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{ENV_NAMES[name]} must not be negative")
+        if self.rate_limit:
+            try:
+                limits.parse_many(self.rate_limit)
+            except ValueError:
+                raise ConfigError(
+                    f"RATE_LIMIT must read like 60/minute or 10/second;100/hour, "
+                    f"not {self.rate_limit!r}"
+                ) from None
 
 
 ENV_NAMES = {field.name: field.name.upper() for field in fields(Settings)}
+
+
+def _split(text: str) -> tuple[str, ...]:
+    """The non-empty, stripped items of a comma-separated setting."""
+    return tuple(item.strip() for item in text.split(",") if item.strip())
 
 
 def _parse(name: str, raw: str, default: object) -> object:

@@ -35,3 +35,11 @@ class Unavailable(MsaasError):
 
 class ModelLoadError(MsaasError):
     """The Demucs model cannot be loaded; the message says which variables to set."""
+
+
+class BadCallback(BadRequest):
+    """A callback URL is malformed or points where callbacks may not go."""
+
+
+class Unauthorized(MsaasError):
+    """API keys are configured and the request carries none of them."""

@@ -8,6 +8,7 @@ from flask import Flask
 from msaas.config import Settings
 from msaas.storage import Storage
 from rest import api, errors, health
+from rest.limits import install_rate_limit
 
 logger = logging.getLogger(__name__)
 
@@ -35,5 +36,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     # Routes, then the one place where every failure becomes a JSON answer.
     app.register_blueprint(health.blueprint)
     app.register_blueprint(api.blueprint)
+    install_rate_limit(app, settings)
     errors.register(app)
     return app

@@ -4,6 +4,7 @@ from flask import Blueprint, Response, current_app, request
 
 from msaas import jobs, queue
 from msaas.errors import NotFound
+from rest.auth import authenticate, current_owner
 from rest.submissions import submit_song
 from rest.uploads import read_upload
 
@@ -13,13 +14,19 @@ blueprint = Blueprint("api", __name__, url_prefix="/apiv1")
 TRACK_ALIASES = {"base": "bass"}
 
 
+@blueprint.before_request
+def check_api_key():
+    """With API_KEYS set, refuse requests without one of them (401); note who is calling."""
+    authenticate(request)
+
+
 @blueprint.post("/separate")
 def separate():
     """Take a song (base64 JSON or multipart) and queue its separation."""
     settings = current_app.config["MSAAS_SETTINGS"]
     upload = read_upload(request, settings.models, settings.max_upload_bytes)
 
-    submission = submit_song(upload, settings, _redis(), _storage())
+    submission = submit_song(upload, settings, _redis(), _storage(), current_owner())
 
     return {"hash": submission.job_id, "reason": submission.reason}
 
@@ -27,7 +34,13 @@ def separate():
 @blueprint.get("/queue")
 def waiting_jobs():
     """The ids of waiting jobs, oldest first; nothing is taken off the queue."""
-    return {"queue": queue.waiting(_redis())}
+    waiting = queue.waiting(_redis())
+    owner = current_owner()
+    if owner:
+        # With API keys, a caller sees only its own jobs.
+        owned = jobs.owners(_redis(), waiting)
+        waiting = [job_id for job_id, by in zip(waiting, owned, strict=True) if by == owner]
+    return {"queue": waiting}
 
 
 @blueprint.get("/status/<job_id>")
@@ -74,9 +87,9 @@ def remove(job_id: str, track: str):
 
 
 def _find_job(job_id: str) -> jobs.Job:
-    """The job by that id, or NotFound."""
+    """The job by that id, or NotFound; another API key's job is not found either."""
     job = jobs.load_job(_redis(), job_id) if jobs.is_job_id(job_id) else None
-    if job is None:
+    if job is None or job.owner != current_owner():
         raise NotFound(f"no job with id {job_id!r}; ids come from POST /apiv1/separate")
     return job
 

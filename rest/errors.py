@@ -4,9 +4,9 @@ import logging
 
 import redis
 from flask import Flask
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, TooManyRequests
 
-from msaas.errors import BadRequest, NotFound, PayloadTooLarge, Unavailable
+from msaas.errors import BadRequest, NotFound, PayloadTooLarge, Unauthorized, Unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +32,19 @@ def register(app: Flask) -> None:
     @app.errorhandler(BadRequest)
     def bad_request(error):
         return error_response(str(error), 400)
+
+    @app.errorhandler(Unauthorized)
+    def unauthorized(error):
+        body, status = error_response(str(error), 401)
+        return body, status, {"WWW-Authenticate": 'Bearer realm="msaas"'}
+
+    @app.errorhandler(TooManyRequests)
+    def too_many(error):
+        # Flask-Limiter adds Retry-After and X-RateLimit-* headers to this answer.
+        return error_response(
+            f"too many requests (limit: {error.description}); slow down and try again later",
+            429,
+        )
 
     @app.errorhandler(NotFound)
     def not_found(error):

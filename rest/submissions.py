@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import redis
 
 from msaas import audio, jobs, queue
+from msaas.callbacks import CallbackPolicy
 from msaas.config import Settings
 from msaas.errors import Unavailable
 from msaas.storage import Storage
@@ -30,16 +31,20 @@ class Submission:
 
 
 def submit_song(
-    upload: Upload, settings: Settings, client: redis.Redis, storage: Storage
+    upload: Upload, settings: Settings, client: redis.Redis, storage: Storage, owner: str = ""
 ) -> Submission:
-    """Queue a separation of `upload`, or point at the same job made before.
+    """Queue a separation of `upload` for `owner`, or point at the same job made before.
 
     Raises:
+        BadCallback: the callback URL points where callbacks may not go.
         BadAudio: the bytes are not audio we can decode, or too long.
         Unavailable: Redis or the object store does not answer; nothing was queued.
     """
+    if upload.callback:
+        policy = CallbackPolicy(settings.callback_allow_list)
+        policy.check_url(upload.callback["url"], resolve=False)
     info = audio.probe(upload.audio, settings.max_duration_s)
-    job_id = jobs.compute_job_id(upload.audio, {"model": upload.model})
+    job_id = jobs.compute_job_id(upload.audio, {"model": upload.model}, owner)
 
     existing = jobs.load_job(client, job_id)
     if existing is not None and existing.state in REASON_EXISTING:
@@ -52,6 +57,7 @@ def submit_song(
         model=upload.model,
         options={"model": upload.model},
         callback=upload.callback,
+        owner=owner,
         duration_s=round(info.duration_s, 3),
         created_at=jobs.now(),
     )

@@ -60,7 +60,16 @@ def _read_form(request: Request) -> tuple[bytes, dict]:
 
 def _read_json(request: Request) -> tuple[bytes, dict]:
     """A JSON body {"mp3": <base64>, "model": ..., "callback": ...}."""
-    body = request.get_json(force=True, silent=True)
+    limit = request.max_content_length
+    # A chunked body (no Content-Length) is read up to the limit and cut there without an
+    # error; one that fills the limit is taken as larger than it.
+    if request.content_length is None and limit and len(request.get_data()) >= limit:
+        raise PayloadTooLarge("upload too large")
+    try:
+        body = request.get_json(force=True, silent=True)
+    except RecursionError:
+        # `silent` covers malformed JSON, not JSON nested deeper than the parser goes.
+        body = None
     if body is None:
         raise BadRequest(
             'the body is not JSON; send {"mp3": "<base64 of the file>"} or a multipart form'

@@ -18,6 +18,7 @@ from demucs.api import Separator
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from msaas import audio, jobs, queue
+from msaas.callbacks import CallbackPolicy
 from msaas.config import Settings
 from msaas.errors import Unavailable
 from msaas.storage import Storage
@@ -55,6 +56,7 @@ class Worker:
         self.stopping = threading.Event()
         self.stopped = threading.Event()
         self.current_job: str | None = None
+        self.callback_policy = CallbackPolicy(settings.callback_allow_list)
         self._store_call = retry(
             retry=retry_if_exception_type(Unavailable),
             wait=wait_exponential(multiplier=0.5, max=STORE_RETRY_MAX_WAIT_S),
@@ -195,7 +197,14 @@ class Worker:
             "tracks": tracks,
             "data": job.callback.get("data"),
         }
-        problem = send_callback(job.callback["url"], payload, self.settings.callback_timeout_s)
+        problem = send_callback(
+            job.callback["url"],
+            payload,
+            timeout_s=self.settings.callback_timeout_s,
+            attempts=self.settings.callback_attempts,
+            secret=self.settings.callback_secret,
+            policy=self.callback_policy,
+        )
         if problem:
             logger.warning("job %s: %s", job.id, problem)
             self.update(job.id, callback_error=problem)
