@@ -24,8 +24,13 @@ DEV_SECRET_KEY = "msaas-dev-secret"
 
 
 def find_binary(name: str) -> str:
-    """The path of `name` on the PATH, else in this Python's scripts folder."""
-    found = shutil.which(name) or shutil.which(name, path=sysconfig.get_path("scripts"))
+    """The path of `name` on the PATH outside this virtual environment, else in it."""
+    scripts = sysconfig.get_path("scripts")
+    system_path = os.pathsep.join(
+        entry for entry in os.environ.get("PATH", "").split(os.pathsep)
+        if os.path.realpath(entry) != os.path.realpath(scripts)
+    )
+    found = shutil.which(name, path=system_path) or shutil.which(name, path=scripts)
     if found is None:
         raise FileNotFoundError(f"{name} is neither on the PATH nor installed by pip here")
     return found

@@ -32,6 +32,21 @@ return 1
 """
 
 
+# Move one job from a processing list back to the queue and mark its record queued, in one
+# step: a worker that claims the job at once must not have its new state overwritten.
+_RECOVER_ONE = """
+local job_id = redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'RIGHT')
+if not job_id then
+  return nil
+end
+local record = ARGV[1] .. job_id
+if redis.call('EXISTS', record) == 1 then
+  redis.call('HSET', record, 'state', ARGV[2], 'progress', 0)
+end
+return job_id
+"""
+
+
 def submit(client: redis.Redis, job: Job, ttl_s: int) -> bool:
     """Record `job` and queue it; False when the same job is already queued, running or done."""
     flat = [item for pair in job.to_redis().items() for item in pair]
@@ -98,13 +113,12 @@ def recover_jobs_of(client: redis.Redis, worker_id: str) -> list[str]:
     """Move every job a worker holds back to the serving end of the queue."""
     recovered = []
     while True:
-        raw = client.lmove(keys.processing(worker_id), keys.QUEUE, "RIGHT", "RIGHT")
+        raw = client.eval(
+            _RECOVER_ONE, 2, keys.processing(worker_id), keys.QUEUE, keys.job(""), QUEUED
+        )
         if raw is None:
             return recovered
-        job_id = raw.decode()
-        if client.exists(keys.job(job_id)):
-            client.hset(keys.job(job_id), mapping={"state": QUEUED, "progress": 0})
-        recovered.append(job_id)
+        recovered.append(raw.decode())
 
 
 def recover_orphans(client: redis.Redis) -> list[str]:

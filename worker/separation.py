@@ -26,6 +26,17 @@ def pick_device(requested: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def check_device(device: str) -> None:
+    """Raise ModelLoadError unless torch can run on `device` here."""
+    try:
+        torch.empty(1, device=device)
+    except (RuntimeError, AssertionError) as error:
+        raise ModelLoadError(
+            f"DEMUCS_DEVICE={device!r} cannot be used here ({error}); "
+            "set it to cpu, or leave it empty to pick CUDA when present"
+        ) from error
+
+
 def load_separator(name: str, repo: str, device: str) -> Separator:
     """Load a Demucs model by name, from the local folder `repo` when one is given.
 
@@ -33,6 +44,7 @@ def load_separator(name: str, repo: str, device: str) -> Separator:
         ModelLoadError: the model cannot be loaded; the message says what to set.
     """
     logger.info("loading Demucs model %s from %s on %s", name, repo or "the model hub", device)
+    check_device(device)
     try:
         separator = Separator(
             model=name, repo=Path(repo) if repo else None, device=device, progress=False
