@@ -9,12 +9,14 @@ S3_PORT ?= 9000
 DATA_DIR ?= .data
 MODELS_DIR ?= .models
 PYTEST_ARGS ?=
+# The browser the web page's test drives (Debian's chromium package).
+CHROMIUM ?= /usr/bin/chromium
 
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv tiny-model run test lint format clean
+.PHONY: help venv tiny-model run test browser lint format clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -38,8 +40,20 @@ run: $(INSTALLED) ## Run Redis, S3, the API on PORT and WORKERS workers; Ctrl-C 
 	S3_ACCESS_KEY=$${S3_ACCESS_KEY:-msaas} S3_SECRET_KEY=$${S3_SECRET_KEY:-msaas-dev-secret} \
 	$(BIN)/honcho start -f Procfile -p 9100 -c worker=$(WORKERS)
 
-test: $(INSTALLED) ## Run the test suite (starts its own Redis and S3 servers)
-	$(BIN)/pytest $(PYTEST_ARGS)
+test: $(INSTALLED) browser ## Run the test suite (starts its own Redis and S3 servers)
+	CHROMIUM=$(CHROMIUM) $(BIN)/pytest $(PYTEST_ARGS)
+
+browser: ## Install Debian's chromium for the web page's test, when apt-get can (idempotent)
+	@if [ -x "$(CHROMIUM)" ]; then \
+		echo "browser: using $(CHROMIUM)"; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		echo "browser: installing Debian's chromium with apt-get"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
+			|| echo "browser: apt-get failed; the web page's test will be skipped"; \
+	else \
+		echo "browser: no $(CHROMIUM) and no root apt-get; the web page's test will be skipped"; \
+	fi
+
 
 lint: $(INSTALLED) ## Check style with ruff
 	$(BIN)/ruff check .

@@ -22,6 +22,8 @@ DEFAULT_MP3_BITRATE_KBPS = 320
 DEFAULT_CALLBACK_TIMEOUT_S = 10
 DEFAULT_DEMUCS_MODEL = "htdemucs"
 DEFAULT_METRICS_PORT = 9100
+# Songs and stems are removed this long after they were written; as long as a job record.
+DEFAULT_RETENTION_S = DEFAULT_JOB_TTL_S
 DEFAULT_CALLBACK_ATTEMPTS = 3
 
 
@@ -51,6 +53,8 @@ class Settings:
     # More model names clients may ask for, comma-separated; workers load them on first use.
     extra_models: str = ""
     metrics_port: int = DEFAULT_METRICS_PORT
+    # 0 keeps songs and stems until they are removed through the API.
+    retention_s: int = DEFAULT_RETENTION_S
     # API keys, comma-separated; when set, every /apiv1 call needs one as a Bearer token.
     api_keys: str = ""
     # Requests allowed per API key (or client address without one), e.g. "60/minute"; empty: off.
@@ -115,7 +119,7 @@ class Settings:
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{ENV_NAMES[name]} must be a positive number")
-        for name in ("store_retry_s", "metrics_port"):
+        for name in ("store_retry_s", "metrics_port", "retention_s"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{ENV_NAMES[name]} must not be negative")
         if self.rate_limit:

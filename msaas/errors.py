@@ -37,6 +37,10 @@ class ModelLoadError(MsaasError):
     """The Demucs model cannot be loaded; the message says which variables to set."""
 
 
+class BadOption(BadRequest):
+    """A separation option is malformed, out of range, or not offered by the model."""
+
+
 class BadCallback(BadRequest):
     """A callback URL is malformed or points where callbacks may not go."""
 

@@ -22,3 +22,9 @@ def processing(worker_id: str) -> str:
 def heartbeat(worker_id: str) -> str:
     """The key a live worker keeps refreshing; it expires when the worker stops."""
     return f"{PREFIX}:heartbeat:{worker_id}"
+
+
+# Counters of jobs queued, done and failed since the Redis data began, read by /metrics.
+SUBMITTED_COUNT = f"{PREFIX}:count:submitted"
+DONE_COUNT = f"{PREFIX}:count:done"
+FAILED_COUNT = f"{PREFIX}:count:failed"

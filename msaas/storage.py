@@ -5,6 +5,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 
 import urllib3
 from minio import Minio
@@ -145,6 +146,24 @@ class Storage:
         with _store_errors():
             self.client.stat_object(bucket_name=self.output_bucket, object_name=name)
             self.client.remove_object(bucket_name=self.output_bucket, object_name=name)
+
+    def jobs_stored_before(self, cutoff: datetime) -> set[str]:
+        """The ids of jobs with a song or stem last written before `cutoff` (aware, UTC)."""
+        expired = set()
+        with _store_errors():
+            for bucket in (self.queue_bucket, self.output_bucket):
+                for item in self.client.list_objects(bucket_name=bucket, recursive=True):
+                    if item.last_modified is not None and item.last_modified < cutoff:
+                        expired.add(item.object_name.split("/", 1)[0])
+        return expired
+
+    def delete_job_objects(self, job_id: str) -> None:
+        """Remove a job's song and every stem of it."""
+        with _store_errors():
+            for bucket in (self.queue_bucket, self.output_bucket):
+                listed = self.client.list_objects(bucket_name=bucket, prefix=f"{job_id}/")
+                for item in listed:
+                    self.client.remove_object(bucket_name=bucket, object_name=item.object_name)
 
     def _make_bucket(self, bucket: str) -> None:
         try:

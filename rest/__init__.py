@@ -7,7 +7,7 @@ from flask import Flask
 
 from msaas.config import Settings
 from msaas.storage import Storage
-from rest import api, errors, health
+from rest import api, errors, health, metrics, openapi
 from rest.limits import install_rate_limit
 
 logger = logging.getLogger(__name__)
@@ -32,10 +32,13 @@ def create_app(settings: Settings | None = None) -> Flask:
         settings.redis_url, socket_connect_timeout=2, socket_timeout=10
     )
     app.extensions["storage"] = Storage.from_settings(settings)
+    app.extensions["metrics_registry"] = metrics.build_registry(app.extensions["redis"])
 
     # Routes, then the one place where every failure becomes a JSON answer.
     app.register_blueprint(health.blueprint)
     app.register_blueprint(api.blueprint)
+    app.register_blueprint(openapi.blueprint)
+    app.register_blueprint(metrics.blueprint)
     install_rate_limit(app, settings)
     errors.register(app)
     return app

@@ -4,6 +4,7 @@ from flask import Blueprint, Response, current_app, request
 
 from msaas import jobs, queue
 from msaas.errors import NotFound
+from msaas.options import Options
 from rest.auth import authenticate, current_owner
 from rest.submissions import submit_song
 from rest.uploads import read_upload
@@ -56,32 +57,36 @@ def status(job_id: str):
 
 @blueprint.get("/track/<job_id>/<track>")
 def track(job_id: str, track: str):
-    """Stream one stem as MP3 from the object store."""
+    """Stream one stem from the object store, in the format the job asked for."""
     job = _find_job(job_id)
     stem = _find_track(job, track)
+    options = _options_of(job)
 
-    stored = _storage().open_stem(job.id, stem)
+    stored = _storage().open_stem(job.id, stem, options.extension)
 
     return Response(
         stored.chunks,
-        mimetype="audio/mpeg",
+        mimetype=options.content_type,
         headers={
             "Content-Length": str(stored.size),
-            "Content-Disposition": f'inline; filename="{job.id}-{stem}.mp3"',
+            "Content-Disposition": f'inline; filename="{job.id}-{stem}.{options.extension}"',
         },
     )
 
 
 @blueprint.route("/remove/<job_id>/<track>", methods=["GET", "DELETE"])
 def remove(job_id: str, track: str):
-    """Delete one stem; 404 when it does not exist."""
+    """Delete one stem; 404 when it does not exist. Removing the last one removes the job."""
     settings = current_app.config["MSAAS_SETTINGS"]
     job = _find_job(job_id)
     stem = _find_track(job, track)
 
-    _storage().delete_stem(job.id, stem)
+    _storage().delete_stem(job.id, stem, _options_of(job).extension)
     remaining = [name for name in job.tracks if name != stem]
-    jobs.update_job(_redis(), job.id, settings.job_ttl_s, tracks=remaining)
+    if remaining:
+        jobs.update_job(_redis(), job.id, settings.job_ttl_s, tracks=remaining)
+    else:
+        jobs.delete_job(_redis(), job.id)
 
     return {"hash": job.id, "removed": stem, "tracks": remaining}
 
@@ -94,9 +99,14 @@ def _find_job(job_id: str) -> jobs.Job:
     return job
 
 
+def _options_of(job: jobs.Job) -> Options:
+    """The options a job was submitted with (older records hold only the model)."""
+    return Options.from_dict({"model": job.model, **job.options})
+
+
 def _find_track(job: jobs.Job, track: str) -> str:
     """The stem a track name refers to ("vocals", "vocals.mp3", "base"), or NotFound."""
-    name = track.removesuffix(".mp3")
+    name = track.removesuffix(f".{_options_of(job).extension}")
     name = TRACK_ALIASES.get(name, name)
     if name not in job.tracks:
         available = ", ".join(job.tracks) or f"none yet (job is {job.state})"

@@ -1,14 +1,18 @@
-"""Probes: the root for load balancers, liveness and readiness for Kubernetes."""
+"""The root (the web page, and a 200 for load balancers), liveness and readiness."""
 
-from flask import Blueprint, current_app
+from pathlib import Path
+
+from flask import Blueprint, Response, current_app
 
 blueprint = Blueprint("health", __name__)
 
 
 @blueprint.get("/")
 def index():
-    """Load balancers probe the root; people get a pointer to the API."""
-    return {"service": "MSaaS", "api": "/apiv1"}
+    """The web page (static HTML and JS, no build step); load balancers get a 200 from it."""
+    # Read whole (4 KB), not streamed from an open file that a probe may never read to the end.
+    page = Path(current_app.static_folder, "index.html").read_bytes()
+    return Response(page, mimetype="text/html")
 
 
 @blueprint.get("/healthz")

@@ -5,10 +5,11 @@ from dataclasses import dataclass
 
 import redis
 
-from msaas import audio, jobs, queue
+from msaas import audio, jobs, keys, metrics, queue
 from msaas.callbacks import CallbackPolicy
 from msaas.config import Settings
 from msaas.errors import Unavailable
+from msaas.options import Options
 from msaas.storage import Storage
 from rest.uploads import Upload
 
@@ -44,7 +45,8 @@ def submit_song(
         policy = CallbackPolicy(settings.callback_allow_list)
         policy.check_url(upload.callback["url"], resolve=False)
     info = audio.probe(upload.audio, settings.max_duration_s)
-    job_id = jobs.compute_job_id(upload.audio, {"model": upload.model}, owner)
+    options = upload.options or Options(model=upload.model)
+    job_id = jobs.compute_job_id(upload.audio, options.identity(), owner)
 
     existing = jobs.load_job(client, job_id)
     if existing is not None and existing.state in REASON_EXISTING:
@@ -55,7 +57,7 @@ def submit_song(
     job = jobs.Job(
         id=job_id,
         model=upload.model,
-        options={"model": upload.model},
+        options=options.as_dict(),
         callback=upload.callback,
         owner=owner,
         duration_s=round(info.duration_s, 3),
@@ -72,6 +74,7 @@ def submit_song(
         current = jobs.load_job(client, job_id)
         state = current.state if current is not None else jobs.QUEUED
         return Submission(job_id, REASON_EXISTING.get(state, REASON_EXISTING[jobs.QUEUED]))
+    metrics.count_event(client, keys.SUBMITTED_COUNT)
     logger.info("job %s: queued (%.1f s of audio, model %s)", job_id, info.duration_s, job.model)
     return Submission(job_id, REASON_QUEUED)
 

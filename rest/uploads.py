@@ -10,6 +10,8 @@ from urllib.parse import urlparse
 from flask import Request
 
 from msaas.errors import BadRequest, PayloadTooLarge, UnknownModel
+from msaas.options import FIELDS as OPTION_FIELDS
+from msaas.options import Options, parse_options
 
 # Browsers' FileReader.readAsDataURL puts this before the base64 text; we drop it.
 _DATA_URL_PREFIX = re.compile(r"^data:[\w.+/-]*(;[\w=.+-]+)*;base64,", re.ASCII)
@@ -23,6 +25,7 @@ class Upload:
     audio: bytes
     model: str
     callback: dict = field(default_factory=dict)
+    options: Options | None = None
 
 
 def read_upload(request: Request, models: tuple[str, ...], max_bytes: int) -> Upload:
@@ -34,10 +37,12 @@ def read_upload(request: Request, models: tuple[str, ...], max_bytes: int) -> Up
 
     if len(audio) > max_bytes:
         raise PayloadTooLarge("upload too large")
+    model = parse_model(fields.get("model"), models)
     return Upload(
         audio=audio,
-        model=parse_model(fields.get("model"), models),
+        model=model,
         callback=parse_callback(fields.get("callback")),
+        options=parse_options(model, fields),
     )
 
 
@@ -47,6 +52,7 @@ def _read_form(request: Request) -> tuple[bytes, dict]:
     if song is None:
         raise BadRequest('the form has no file field "mp3"; send it with curl -F mp3=@song.mp3')
     fields: dict = {"model": request.form.get("model")}
+    fields.update({name: request.form[name] for name in OPTION_FIELDS if name in request.form})
     if request.form.get("callback"):
         try:
             fields["callback"] = json.loads(request.form["callback"])

@@ -7,13 +7,17 @@ database and empty buckets.
 import os
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
 
 import pytest
 import redis
 import requests
+from werkzeug.serving import make_server
 
 from msaas import devservers
 from msaas.config import ENV_NAMES, Settings
@@ -156,6 +160,27 @@ def app(settings, redis_client, storage):
 def client(app):
     """A test client of the REST app."""
     return app.test_client()
+
+
+@contextmanager
+def serve_app(app) -> Iterator[str]:
+    """Serve `app` over real HTTP on a free port (werkzeug, a thread per request); yield its URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_server(app):
+    """The REST app's base URL over real HTTP, for clients that speak HTTP: CLI and browser."""
+    with serve_app(app) as url:
+        yield url
 
 
 def settings_env(settings: Settings) -> dict[str, str]:

@@ -5,12 +5,13 @@ import signal
 import sys
 
 import redis
-from prometheus_client import start_http_server
+from prometheus_client import REGISTRY, start_http_server
 from tenacity import before_sleep_log, retry, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from msaas.config import Settings
 from msaas.errors import ConfigError, ModelLoadError, Unavailable
 from msaas.logs import setup_logging
+from msaas.metrics import QueueCollector
 from msaas.storage import Storage
 from worker import separation
 from worker.loop import ColdStop, Worker
@@ -45,7 +46,12 @@ def main() -> int:
         return 1
 
     if settings.metrics_port:
-        start_http_server(settings.metrics_port)
+        REGISTRY.register(QueueCollector(redis_client))
+        try:
+            start_http_server(settings.metrics_port)
+        except OSError as error:
+            logger.error("METRICS_PORT=%d cannot be served: %s", settings.metrics_port, error)
+            return 2
     worker = Worker(settings, redis_client, storage, separator)
     install_signal_handlers(worker)
     worker.run()
