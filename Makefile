@@ -11,12 +11,13 @@ MODELS_DIR ?= .models
 PYTEST_ARGS ?=
 # The browser the web page's test drives (Debian's chromium package).
 CHROMIUM ?= /usr/bin/chromium
+BENCH_ARGS ?=
 
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv tiny-model run test browser lint format clean
+.PHONY: help venv tiny-model run test browser bench lint format clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -54,6 +55,8 @@ browser: ## Install Debian's chromium for the web page's test, when apt-get can 
 		echo "browser: no $(CHROMIUM) and no root apt-get; the web page's test will be skipped"; \
 	fi
 
+bench: $(INSTALLED) ## Service vs Demucs CLI vs bare model, a few minutes (BENCH_ARGS=--full: ~30 min)
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 lint: $(INSTALLED) ## Check style with ruff
 	$(BIN)/ruff check .

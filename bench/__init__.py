@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m bench` compares the service with the Demucs CLI and the bare model."""
