@@ -287,6 +287,8 @@ class Worker:
         """Remove songs, stems and records of jobs older than RETENTION_S (when the queue idles).
 
         A sweep works with any S3 store; several workers sweeping at once only repeat deletes.
+        TODO(retention): a sweep lists every object; on a large store, bucket lifecycle rules
+        (where the store has them, as MinIO does) would expire objects without listing.
         """
         retention_s = self.settings.retention_s
         if not retention_s or time.monotonic() < self.next_sweep:

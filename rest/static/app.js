@@ -103,6 +103,8 @@ async function follow(jobId) {
   }
 }
 
+// TODO(web): stems are decoded whole (about 210 MB of float samples per stem of a 10-minute
+// song); streaming each through an <audio> element and a MediaElementSource would bound that.
 async function loadStems(jobId, tracks, format) {
   state.context = state.context || new AudioContext();
   const extension = format || "mp3";
