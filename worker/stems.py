@@ -10,6 +10,9 @@ from msaas.audio import SAMPLE_RATE_HZ
 
 # LAME's quality preset: 2 is its best and slowest, the one the Demucs CLI uses.
 MP3_PRESET = 2
+# TODO(perf): stems are encoded only once the model has finished the whole song, which is most
+# of the service's time outside the model; encoding each part as soon as the model's
+# overlap-add has finished it would hide that time behind the model on idle cores.
 # How much of a stem is turned into 16-bit PCM at once: a few MB, whatever the song's length,
 # where converting a whole 10-minute stem would hold several copies of 200 MB.
 ENCODE_SLICE_S = 10
