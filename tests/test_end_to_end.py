@@ -131,7 +131,7 @@ def test_remove_deletes_a_stem_once(client, start_worker):
     assert "vocals" not in client.get(f"/apiv1/status/{job_id}").get_json()["tracks"]
 
 
-def test_job_of_killed_worker_is_finished_by_another(client, start_worker, redis_client):
+def test_job_of_killed_worker_is_finished_by_another(client, start_worker, redis_client, storage):
     job_id = submit(client, make_mp3(20.0))
     doomed = start_worker()
     wait_for(client, job_id, states=("processing",))
@@ -144,6 +144,14 @@ def test_job_of_killed_worker_is_finished_by_another(client, start_worker, redis
     assert status["state"] == "done", status
     assert status["attempts"] == 2
     assert set(status["tracks"]) == STEMS
+    # Exactly one set of stems, the song freed, nothing left on any queue.
+    outputs = storage.client.list_objects(bucket_name="output", recursive=True)
+    assert sorted(item.object_name for item in outputs) == sorted(
+        f"{job_id}/{stem}.mp3" for stem in STEMS
+    )
+    assert list(storage.client.list_objects(bucket_name="queue", recursive=True)) == []
+    assert redis_client.llen(keys.QUEUE) == 0
+    assert not any(redis_client.llen(name) for name in redis_client.keys("msaas:processing:*"))
 
 
 def test_warm_stop_finishes_the_current_job(client, start_worker):
