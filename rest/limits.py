@@ -14,6 +14,8 @@ from rest.auth import rate_limit_key
 KEY_PREFIX = "msaas-limits"
 
 
+# TODO(rate-limit): behind a proxy every client has the proxy's address; read the client's from
+# X-Forwarded-For with werkzeug's ProxyFix, trusting a configured number of proxies.
 def install_rate_limit(app: Flask, settings: Settings) -> Limiter | None:
     """Limit each API key (or client address) to RATE_LIMIT on /apiv1; nothing when it is empty."""
     if not settings.rate_limit:

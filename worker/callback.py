@@ -66,6 +66,9 @@ def send_callback(
         stop=stop_after_attempt(attempts),
     )
     def post_once() -> None:
+        # TODO(callbacks): connect to the very address that was checked (a urllib3 connection
+        # that checks its peer), so that DNS changing between check and connect cannot steer a
+        # callback inside.
         policy.check_url(url, resolve=True)
         response = requests.post(
             url,
