@@ -27,7 +27,8 @@ def find_binary(name: str) -> str:
     """The path of `name` on the PATH outside this virtual environment, else in it."""
     scripts = sysconfig.get_path("scripts")
     system_path = os.pathsep.join(
-        entry for entry in os.environ.get("PATH", "").split(os.pathsep)
+        entry
+        for entry in os.environ.get("PATH", "").split(os.pathsep)
         if os.path.realpath(entry) != os.path.realpath(scripts)
     )
     found = shutil.which(name, path=system_path) or shutil.which(name, path=scripts)

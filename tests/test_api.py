@@ -1,33 +1,13 @@
 """The REST API against real Redis and S3 servers, with no worker running."""
 
-import base64
-import json
-
 import pytest
-from urllib3 import encode_multipart_formdata
 
 from msaas import jobs, keys
 from msaas.storage import song_object
+from tests.calls import b64, post_form, post_json
 from tests.songs import make_mp3
 
 SONG = make_mp3(2.0)
-
-
-def post_json(client, body):
-    """POST `body` (an object, or raw text) to /apiv1/separate."""
-    data = body if isinstance(body, (str, bytes)) else json.dumps(body)
-    return client.post("/apiv1/separate", data=data, content_type="application/json")
-
-
-def post_form(client, song: bytes, **fields):
-    """POST `song` as the multipart file field mp3, the way curl -F does."""
-    # Encoded here in memory: the test client would spool a large form to an unclosed file.
-    body, content_type = encode_multipart_formdata({"mp3": ("song.mp3", song), **fields})
-    return client.post("/apiv1/separate", data=body, content_type=content_type)
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
 
 
 def test_separate_json_queues_job_and_stores_song(client, redis_client, storage):

@@ -2,7 +2,6 @@
 
 import base64
 import io
-import time
 
 import numpy as np
 import pytest
@@ -12,6 +11,7 @@ import sphn
 from msaas import audio
 from msaas.audio import SAMPLE_RATE_HZ
 from msaas.errors import BadAudio
+from tests.calls import wait_for
 from tests.songs import (
     add_id3_cover,
     add_xing_header,
@@ -187,7 +187,7 @@ def test_worker_gives_finite_stems_of_the_right_length(client, start_worker, tmp
     start_worker()
 
     for name, job_id in ids.items():
-        status = wait_until_ended(client, job_id)
+        status = wait_for(client, job_id)
         assert status["state"] == "done", (name, status)
         assert set(status["tracks"]) == STEMS, name
         for stem in STEMS:
@@ -196,14 +196,3 @@ def test_worker_gives_finite_stems_of_the_right_length(client, start_worker, tmp
             wav = decode_checked(response.data, tmp_path)
             seconds = wav.shape[-1] / SAMPLE_RATE_HZ
             assert abs(seconds - lengths[name]) < LENGTH_TOLERANCE_S, (name, stem, seconds)
-
-
-def wait_until_ended(client, job_id: str, timeout_s: float = 120) -> dict:
-    """Poll a job until it is done or failed."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        status = client.get(f"/apiv1/status/{job_id}").get_json()
-        if status["state"] in ("done", "failed"):
-            return status
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} did not end in {timeout_s} s: {status}")

@@ -5,7 +5,6 @@ bad forms, paths and ids, chunked bodies over the limit through gunicorn, and a 
 keeps serving while all of it arrives.
 """
 
-import base64
 import io
 import json
 import os
@@ -18,15 +17,12 @@ import requests
 from urllib3 import encode_multipart_formdata
 
 from msaas import devservers, keys
+from tests.calls import b64
 from tests.conftest import ROOT, settings_env
 from tests.songs import make_mp3
 
 SONG = make_mp3(1.0)
 ID = "0" * 64
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
 
 
 def nothing_queued_or_stored(redis_client, storage) -> bool:

@@ -11,27 +11,10 @@ import sphn
 
 from msaas import keys
 from msaas.audio import SAMPLE_RATE_HZ
+from tests.calls import submit, wait_for
 from tests.songs import make_mp3
 
 STEMS = {"bass", "drums", "vocals", "other"}
-
-
-def submit(client, song: bytes) -> str:
-    """POST a song as base64 JSON; return its job id."""
-    response = client.post("/apiv1/separate", json={"mp3": base64.b64encode(song).decode()})
-    assert response.status_code == 200, response.get_json()
-    return response.get_json()["hash"]
-
-
-def wait_for(client, job_id: str, states=("done", "failed"), timeout_s: float = 120) -> dict:
-    """Poll a job's status until it reaches one of `states`."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        status = client.get(f"/apiv1/status/{job_id}").get_json()
-        if status["state"] in states:
-            return status
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} still {status['state']} after {timeout_s} s: {status}")
 
 
 def decode(data: bytes, tmp_path) -> tuple[np.ndarray, int]:

@@ -4,7 +4,6 @@ Each test that stops a server starts its own (function-scoped), so the session's
 up for the rest of the suite. Every wait is bounded.
 """
 
-import base64
 import threading
 import time
 from dataclasses import replace
@@ -14,28 +13,9 @@ import pytest
 from msaas import devservers, jobs, keys, queue
 from msaas.storage import Storage
 from rest import create_app
+from tests.calls import b64, submit, wait_for
 from tests.conftest import ACCESS_KEY, SECRET_KEY, ServerProcess, _wait_for_s3
 from tests.songs import make_mp3
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
-def submit(client, song: bytes) -> str:
-    response = client.post("/apiv1/separate", json={"mp3": b64(song)})
-    assert response.status_code == 200, response.get_json()
-    return response.get_json()["hash"]
-
-
-def wait_for(client, job_id: str, states=("done", "failed"), timeout_s: float = 120) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        status = client.get(f"/apiv1/status/{job_id}").get_json()
-        if status["state"] in states:
-            return status
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} still {status['state']} after {timeout_s} s: {status}")
 
 
 def wait_until(condition, timeout_s: float = 60, what: str = "condition") -> None:

@@ -8,8 +8,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from msaas import devservers
 from rest import create_app
+from tests.calls import wait_for
 from tests.songs import make_mp3
-from tests.test_end_to_end import wait_for
 
 
 def scrape(text: str) -> dict[str, float]:

@@ -7,21 +7,14 @@ import json
 import numpy as np
 import pytest
 import soundfile
-from urllib3 import encode_multipart_formdata
 
 from msaas import jobs
 from msaas.errors import BadOption
 from msaas.options import Options, check_sources, parse_options
+from tests.calls import post_form, wait_for
 from tests.songs import make_mp3
-from tests.test_end_to_end import wait_for
 
 SONG = make_mp3(2.0)
-
-
-def post_form(client, song: bytes, **fields):
-    """POST `song` and option fields as a multipart form, the way the CLI and the page do."""
-    body, content_type = encode_multipart_formdata({"mp3": ("song.mp3", song), **fields})
-    return client.post("/apiv1/separate", data=body, content_type=content_type)
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,8 @@ import torch
 from demucs.audio import save_audio
 
 from msaas.audio import SAMPLE_RATE_HZ
+from tests.calls import submit, wait_for
 from tests.songs import make_mp3, synth_music
-from tests.test_end_to_end import submit, wait_for
 from worker import separation
 from worker.stems import ENCODE_SLICE_S, write_mp3
 from worker.timings import PHASES

@@ -5,8 +5,8 @@ import time
 
 from msaas import jobs
 from msaas.storage import stem_object
+from tests.calls import wait_for
 from tests.songs import make_mp3
-from tests.test_end_to_end import wait_for
 
 
 def put_done_job(redis_client, storage, tmp_path, tracks: list[str]) -> str:

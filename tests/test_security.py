@@ -1,6 +1,5 @@
 """Security: API keys and job ownership, safe and signed callbacks, rate limits, clean logs."""
 
-import base64
 import hashlib
 import hmac
 import json
@@ -18,6 +17,7 @@ from msaas.callbacks import CallbackPolicy
 from msaas.errors import BadCallback
 from rest import create_app
 from rest.auth import fingerprint
+from tests.calls import b64, wait_for
 from tests.conftest import SECRET_KEY
 from tests.songs import make_mp3
 from worker.callback import SIGNATURE_HEADER, TIMESTAMP_HEADER, send_callback
@@ -26,10 +26,6 @@ KEY_A = "key-a-0123456789abcdef"
 KEY_B = "key-b-fedcba9876543210"
 SONG = make_mp3(1.0)
 CALLBACK_SECRET = "callback-secret-for-tests"
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
 
 
 def bearer(key: str) -> dict:
@@ -270,16 +266,6 @@ def test_callback_refused_address_is_not_contacted():
     assert receiver.received == []
 
 
-def wait_until_ended(client, job_id: str, timeout_s: float = 120) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        status = client.get(f"/apiv1/status/{job_id}").get_json()
-        if status["state"] in ("done", "failed"):
-            return status
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} did not end: {status}")
-
-
 def test_worker_signs_retries_and_records_callbacks(settings, redis_client, storage, start_worker):
     app = create_app(replace(settings, callback_allow_hosts="127.0.0.1"))
     client = app.test_client()
@@ -293,7 +279,7 @@ def test_worker_signs_retries_and_records_callbacks(settings, redis_client, stor
             CALLBACK_SECRET=CALLBACK_SECRET,
             CALLBACK_ATTEMPTS="3",
         )
-        ended = {path: wait_until_ended(client, job_id) for path, job_id in ids.items()}
+        ended = {path: wait_for(client, job_id) for path, job_id in ids.items()}
         # The record of a failed callback is written after the job is done.
         time.sleep(1)
         ended = {path: client.get(f"/apiv1/status/{i}").get_json() for path, i in ids.items()}
