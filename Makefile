@@ -55,7 +55,7 @@ browser: ## Install Debian's chromium for the web page's test, when apt-get can 
 		echo "browser: no $(CHROMIUM) and no root apt-get; the web page's test will be skipped"; \
 	fi
 
-bench: $(INSTALLED) ## Service vs Demucs CLI vs bare model, a few minutes (BENCH_ARGS=--full: ~30 min)
+bench: $(INSTALLED) ## Service vs Demucs CLI vs bare model, a few minutes (BENCH_ARGS=--full: ~16 min)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 lint: $(INSTALLED) ## Check style with ruff

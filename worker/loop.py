@@ -148,7 +148,6 @@ class Worker:
             return
 
         logger.info("job %s: attempt %d, model %s", job_id, attempts, job.model)
-        _observe_wait(job)
         self.update(job_id, state=jobs.PROCESSING, progress=0, started_at=jobs.now())
         try:
             tracks = self.separate_job(job)
@@ -163,7 +162,9 @@ class Worker:
     def separate_job(self, job: jobs.Job) -> list[str]:
         """Fetch, decode, separate, encode and upload one song; return the stem names."""
         clock = PhaseClock()
-        clock.record("queue_wait", seconds_since(job.created_at))
+        waited_s = seconds_since(job.created_at)
+        clock.record("queue_wait", waited_s)
+        metrics.WAIT_SECONDS.observe(waited_s)
         with tempfile.TemporaryDirectory(prefix=f"msaas-{job.id[:12]}-") as folder:
             song = Path(folder) / "song"
             with clock.phase("fetch"):
@@ -333,12 +334,3 @@ class Worker:
                 queue.beat(self.redis, self.id, self.settings.heartbeat_ttl_s)
             except redis.RedisError:
                 logger.warning("worker %s: heartbeat failed; retrying", self.id)
-
-
-def _observe_wait(job: jobs.Job) -> None:
-    """Record how long a job waited between its submission and this attempt."""
-    try:
-        created = datetime.fromisoformat(job.created_at)
-    except ValueError:
-        return
-    metrics.WAIT_SECONDS.observe(max(0.0, (datetime.now(timezone.utc) - created).total_seconds()))

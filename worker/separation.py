@@ -74,6 +74,9 @@ def separate(
     `Separator.separate_tensor` computes, without its copies of the song and of the stems
     (about 1 GB more at the peak for a 10-minute song).
     """
+    # TODO(memory): the peak grows with the song (a padded copy of it and two copies of the
+    # stems inside apply_model's shift trick, 3.1 GB for 10 minutes); separating in windows of
+    # a minute, cross-faded, would bound it by the window.
     tracker = _ProgressTracker(on_progress, shifts=max(1, shifts))
     mix = torch.from_numpy(wav)
     reference = mix.mean(0)
