@@ -15,8 +15,15 @@ READ_TIMEOUT_S = 30
 TRANSFER_TIMEOUT_S = 300
 DOWNLOAD_CHUNK_BYTES = 256 * 1024
 # Idempotent calls (GET, DELETE) are retried on a dropped connection or a 502/503/504; a
-# refused connection once, so that a wrong URL is reported at once.
-RETRIES = Retry(total=3, connect=1, backoff_factor=0.5, status_forcelist=(502, 503, 504))
+# refused connection once, so that a wrong URL is reported at once. After the last retry the
+# server's own answer is returned, so that its message reaches the user.
+RETRIES = Retry(
+    total=3,
+    connect=1,
+    backoff_factor=0.5,
+    status_forcelist=(502, 503, 504),
+    raise_on_status=False,
+)
 
 
 class ClientError(Exception):

@@ -18,7 +18,7 @@ FAILED = "failed"
 # The four stems every Demucs 4-source model writes, in the order clients list them.
 STEMS = ("bass", "drums", "vocals", "other")
 
-_JSON_FIELDS = ("tracks", "callback", "options", "timings")
+_JSON_FIELDS = ("tracks", "removed", "callback", "options", "timings")
 _INT_FIELDS = ("progress", "attempts")
 _FLOAT_FIELDS = ("duration_s",)
 
@@ -33,6 +33,8 @@ class Job:
     options: dict = field(default_factory=dict)
     progress: int = 0
     tracks: list = field(default_factory=list)
+    # Tracks a client removed; a song sent again while any are missing is separated again.
+    removed: list = field(default_factory=list)
     reason: str = ""
     attempts: int = 0
     duration_s: float = 0.0

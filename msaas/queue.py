@@ -18,10 +18,12 @@ from msaas.jobs import FAILED, QUEUED, Job
 logger = logging.getLogger(__name__)
 
 # Create the record and queue the id in one step, unless a job with that id is alive already
-# (a failed job may be submitted again). Returns 1 when the job was queued.
+# (a failed job, or one with removed tracks, may be submitted again). Returns 1 when queued.
 _SUBMIT = """
 local state = redis.call('HGET', KEYS[1], 'state')
-if state and state ~= ARGV[2] then
+local removed = redis.call('HGET', KEYS[1], 'removed')
+local renewable = state == ARGV[2] or (removed and removed ~= '[]')
+if state and not renewable then
   return 0
 end
 redis.call('DEL', KEYS[1])
@@ -48,7 +50,7 @@ return job_id
 
 
 def submit(client: redis.Redis, job: Job, ttl_s: int) -> bool:
-    """Record `job` and queue it; False when the same job is already queued, running or done."""
+    """Record `job` and queue it; False when the same job is queued, running or done whole."""
     flat = [item for pair in job.to_redis().items() for item in pair]
     queued = client.eval(_SUBMIT, 2, keys.job(job.id), keys.QUEUE, job.id, FAILED, ttl_s, *flat)
     return bool(queued)

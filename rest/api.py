@@ -84,7 +84,9 @@ def remove(job_id: str, track: str):
     _storage().delete_stem(job.id, stem, _options_of(job).extension)
     remaining = [name for name in job.tracks if name != stem]
     if remaining:
-        jobs.update_job(_redis(), job.id, settings.job_ttl_s, tracks=remaining)
+        jobs.update_job(
+            _redis(), job.id, settings.job_ttl_s, tracks=remaining, removed=[*job.removed, stem]
+        )
     else:
         jobs.delete_job(_redis(), job.id)
 

@@ -49,7 +49,7 @@ def submit_song(
     job_id = jobs.compute_job_id(upload.audio, options.identity(), owner)
 
     existing = jobs.load_job(client, job_id)
-    if existing is not None and existing.state in REASON_EXISTING:
+    if existing is not None and existing.state in REASON_EXISTING and not existing.removed:
         return Submission(job_id, REASON_EXISTING[existing.state])
 
     # The song must be stored before its id is queued, or a worker could take a job with no song.

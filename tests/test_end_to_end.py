@@ -11,7 +11,7 @@ import sphn
 
 from msaas import keys
 from msaas.audio import SAMPLE_RATE_HZ
-from tests.calls import submit, wait_for
+from tests.calls import b64, submit, wait_for
 from tests.songs import make_mp3
 
 STEMS = {"bass", "drums", "vocals", "other"}
@@ -112,6 +112,21 @@ def test_remove_deletes_a_stem_once(client, start_worker):
     assert client.get(f"/apiv1/track/{job_id}/vocals").status_code == 404
     assert client.get(f"/apiv1/track/{job_id}/drums").status_code == 200
     assert "vocals" not in client.get(f"/apiv1/status/{job_id}").get_json()["tracks"]
+
+
+def test_song_sent_again_after_a_removal_is_separated_again(client, start_worker):
+    song = make_mp3(1.0)
+    start_worker()
+    job_id = submit(client, song)
+    wait_for(client, job_id)
+    client.delete(f"/apiv1/remove/{job_id}/vocals")
+
+    again = client.post("/apiv1/separate", json={"mp3": b64(song)}).get_json()
+    status = wait_for(client, job_id)
+
+    assert again == {"hash": job_id, "reason": "Song enqueued for separation"}
+    assert set(status["tracks"]) == STEMS
+    assert client.get(f"/apiv1/track/{job_id}/vocals").status_code == 200
 
 
 def test_job_of_killed_worker_is_finished_by_another(client, start_worker, redis_client, storage):
