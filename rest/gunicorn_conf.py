@@ -14,3 +14,6 @@ worker_class = "gthread"
 threads = THREADS_PER_PROCESS
 timeout = REQUEST_TIMEOUT_S
 accesslog = "-"
+# The control socket would sit at one path in the home folder, shared by every server on the
+# machine (a second stack, the bench); nothing here uses it.
+control_socket_disable = True
