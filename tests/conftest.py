@@ -58,23 +58,18 @@ class ServerProcess:
                 self.process.wait()
 
 
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory):
-    """A Redis server for the whole session, with append-only persistence."""
-    folder = tmp_path_factory.mktemp("redis")
+def start_redis(folder: Path) -> ServerProcess:
+    """Start a Redis server, append-only, keeping its files in `folder`."""
     port = devservers.free_port()
     server = ServerProcess(
         devservers.redis_command(port, folder, persist=True), port, folder / "redis.log"
     )
     server.start()
-    yield server
-    server.stop()
+    return server
 
 
-@pytest.fixture(scope="session")
-def s3_server(tmp_path_factory):
-    """An S3-compatible server for the whole session."""
-    folder = tmp_path_factory.mktemp("s3")
+def start_s3(folder: Path) -> ServerProcess:
+    """Start an S3-compatible server keeping its files in `folder`; return once it answers."""
     port = devservers.free_s3_port()
     server = ServerProcess(
         devservers.s3_command(port, folder / "data", ACCESS_KEY, SECRET_KEY),
@@ -82,12 +77,27 @@ def s3_server(tmp_path_factory):
         folder / "s3.log",
     )
     server.start()
-    _wait_for_s3(port)
+    wait_for_s3(port)
+    return server
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    """A Redis server for the whole session, with append-only persistence."""
+    server = start_redis(tmp_path_factory.mktemp("redis"))
     yield server
     server.stop()
 
 
-def _wait_for_s3(port: int, timeout_s: float = 60) -> None:
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """An S3-compatible server for the whole session."""
+    server = start_s3(tmp_path_factory.mktemp("s3"))
+    yield server
+    server.stop()
+
+
+def wait_for_s3(port: int, timeout_s: float = 60) -> None:
     """SeaweedFS accepts connections before its S3 gateway is ready; wait for real answers."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

@@ -10,11 +10,11 @@ from dataclasses import replace
 
 import pytest
 
-from msaas import devservers, jobs, keys, queue
+from msaas import jobs, keys, queue
 from msaas.storage import Storage
 from rest import create_app
 from tests.calls import b64, submit, wait_for
-from tests.conftest import ACCESS_KEY, SECRET_KEY, ServerProcess, _wait_for_s3
+from tests.conftest import ServerProcess, start_redis, start_s3, wait_for_s3
 from tests.songs import make_mp3
 
 
@@ -28,12 +28,7 @@ def wait_until(condition, timeout_s: float = 60, what: str = "condition") -> Non
 @pytest.fixture
 def own_redis(tmp_path):
     """A Redis server of this test alone, append-only, that the test may stop and restart."""
-    port = devservers.free_port()
-    folder = tmp_path / "redis"
-    server = ServerProcess(
-        devservers.redis_command(port, folder, persist=True), port, tmp_path / "redis.log"
-    )
-    server.start()
+    server = start_redis(tmp_path / "redis")
     yield server
     server.stop()
 
@@ -41,14 +36,7 @@ def own_redis(tmp_path):
 @pytest.fixture
 def own_s3(tmp_path):
     """An S3 server of this test alone, that the test may stop and restart."""
-    port = devservers.free_s3_port()
-    server = ServerProcess(
-        devservers.s3_command(port, tmp_path / "s3", ACCESS_KEY, SECRET_KEY),
-        port,
-        tmp_path / "s3.log",
-    )
-    server.start()
-    _wait_for_s3(server.port)
+    server = start_s3(tmp_path / "s3")
     yield server
     if server.process.poll() is None:
         crash(server)  # SeaweedFS takes its time to stop on SIGTERM; its data is not needed
@@ -121,7 +109,7 @@ def test_store_outage_fails_jobs_with_a_reason_and_service_resumes(
     assert time.monotonic() - started >= 2
 
     own_s3.start()
-    _wait_for_s3(own_s3.port)
+    wait_for_s3(own_s3.port)
     after = submit(client, make_mp3(1.0, seed=2))
     assert wait_for(client, after)["state"] == "done"
     assert worker.poll() is None
