@@ -43,3 +43,11 @@ def wait_for(client, job_id: str, states=("done", "failed"), timeout_s: float = 
             return status
         time.sleep(POLL_INTERVAL_S)
     raise AssertionError(f"job {job_id} still {status['state']} after {timeout_s} s: {status}")
+
+
+def wait_until(condition, timeout_s: float = 60, what: str = "condition") -> None:
+    """Poll `condition()` until it is true; fail the test after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(POLL_INTERVAL_S)

@@ -3,7 +3,6 @@
 import base64
 import io
 import signal
-import time
 
 import numpy as np
 import pytest
@@ -11,7 +10,7 @@ import sphn
 
 from msaas import keys
 from msaas.audio import SAMPLE_RATE_HZ
-from tests.calls import b64, submit, wait_for
+from tests.calls import b64, submit, wait_for, wait_until
 from tests.songs import make_mp3
 
 STEMS = {"bass", "drums", "vocals", "other"}
@@ -169,7 +168,8 @@ def test_cold_stop_gives_the_job_back(client, start_worker, redis_client):
     wait_for(client, job_id, states=("processing",))
 
     worker.send_signal(signal.SIGTERM)
-    time.sleep(0.5)  # two signals sent at once arrive as one
+    # A second signal that arrives before the first is handled merges with it.
+    wait_until(lambda: "finishing the current job" in worker.log_path.read_text(), what="log")
     worker.send_signal(signal.SIGTERM)
 
     assert worker.wait(timeout=60) == 0

@@ -13,16 +13,9 @@ import pytest
 from msaas import jobs, keys, queue
 from msaas.storage import Storage
 from rest import create_app
-from tests.calls import b64, submit, wait_for
+from tests.calls import b64, submit, wait_for, wait_until
 from tests.conftest import ServerProcess, start_redis, start_s3, wait_for_s3
 from tests.songs import make_mp3
-
-
-def wait_until(condition, timeout_s: float = 60, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
 
 
 @pytest.fixture
