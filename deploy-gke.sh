@@ -44,10 +44,6 @@ INGRESS_WAIT_S=900
 # shellcheck source=k8s/deploy-lib.sh
 source "$REPO_ROOT/k8s/deploy-lib.sh"
 
-usage() {
-    sed -n '2,/^set -euo pipefail$/{/^set /d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"
-}
-
 parse_args() {
     while (($# > 0)); do
         case "$1" in

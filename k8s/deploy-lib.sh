@@ -15,6 +15,11 @@ log() {
     printf '==> %s\n' "$*" >&2
 }
 
+# Print the running script's header (the lines between the shebang and `set -euo pipefail`).
+usage() {
+    sed -n '2,/^set -euo pipefail$/{/^set /d;s/^# \{0,1\}//;p}' "$0"
+}
+
 die() {
     printf 'error: %s\n' "$*" >&2
     exit 1
