@@ -108,7 +108,11 @@ def retire(client: redis.Redis, worker_id: str) -> None:
 def live_workers(client: redis.Redis) -> list[str]:
     """The ids of workers whose heartbeat has not expired."""
     ids = sorted(raw.decode() for raw in client.smembers(keys.WORKERS))
-    return [worker_id for worker_id in ids if client.exists(keys.heartbeat(worker_id))]
+    # One round trip for all heartbeats: the API asks this on every status poll.
+    pipe = client.pipeline(transaction=False)
+    for worker_id in ids:
+        pipe.exists(keys.heartbeat(worker_id))
+    return [worker_id for worker_id, alive in zip(ids, pipe.execute(), strict=True) if alive]
 
 
 def recover_jobs_of(client: redis.Redis, worker_id: str) -> list[str]:
